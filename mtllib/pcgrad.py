@@ -36,10 +36,10 @@ def _check_generator(generator: torch.Generator | None) -> None:
 def _gramian(grads: Tensor) -> tuple[Tensor, Tensor | None]:
     """Return the Gramian of the rows of ``grads`` and the row scales it was computed with.
 
-    The fast path multiplies the rows as they are and returns no scales. Where a squared
-    norm underflows to zero or a subnormal number, or an entry overflows, the rows are first
-    divided by their largest absolute entry in float64, so that tiny and huge gradients
-    still give exact signs and finite projection coefficients.
+    The fast path multiplies the rows as they are and returns no scales. A squared norm can
+    underflow to zero or a subnormal number, or an entry can overflow. Then the rows are first
+    divided by their largest absolute entry in float64, so that tiny and huge gradients still
+    give exact signs and finite projection coefficients.
     """
     compute = grads if grads.dtype in (torch.float32, torch.float64) else grads.float()
     gramian = compute @ compute.T
@@ -129,7 +129,7 @@ def project_conflicting(
     Implements PCGrad, Algorithm 1 of Yu et al., "Gradient Surgery for Multi-Task Learning",
     NeurIPS 2020. Every task gradient g_i visits the other tasks j in a random order and,
     whenever g_i·g_j < 0, loses its component along the original g_j. The projected
-    gradients are then summed (``"sum"``, the update of the paper), averaged (``"mean"``)
+    gradients are then summed (``"sum"``, the update of Yu et al.), averaged (``"mean"``)
     or returned as they are (``"none"``).
 
     Args:
@@ -171,10 +171,10 @@ class PCGrad:
     NeurIPS 2020, around any ``torch.optim.Optimizer``. :meth:`backward` takes one loss per
     task and writes into ``.grad``:
 
-    * ``mode="shared"`` (default, the rule of the paper): the shared parameters get the
-      projected task gradients combined by ``reduction``; every other parameter of the
-      optimizer gets the sum of the task gradients that reach it, which for a task-specific
-      parameter (a head, a task's row of modulation weights) is its own task's gradient.
+    * ``mode="shared"`` (default, the rule of Yu et al.): the shared parameters get the
+      projected task gradients combined by ``reduction``. Every other parameter of the
+      optimizer gets the sum of the task gradients that reach it. For a task-specific
+      parameter (a head, a task's row of modulation weights) that is its own task's gradient.
     * ``mode="wrapper"``: reproduces the open-source wrapper WeiChengTseng/Pytorch-PCGrad.
       It projects the flattened gradients of *all* the optimizer's parameters, heads
       included, then averages (``reduction="mean"``, its default) the entries that every

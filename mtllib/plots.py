@@ -65,7 +65,7 @@ def plot_task_scores(summary: pd.DataFrame, metric: str = "f1", ax: Axes | None 
 
 
 def plot_task_gap(summary: pd.DataFrame, metric: str = "f1", ax: Axes | None = None) -> Axes:
-    """Draw the gap between the tasks (health minus species) per approach, ours beside the paper's."""
+    """Draw the gap between the tasks (health minus species) per approach, beside Alison et al. (2024)."""
     ax = _axes(ax)
     rows = _approach_rows(summary)
     published = published_results()
@@ -89,7 +89,7 @@ def plot_task_gap(summary: pd.DataFrame, metric: str = "f1", ax: Axes | None = N
 
 
 def plot_mean_scores(summary: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Draw the task-averaged accuracy and F1 per approach, ours with spread and the paper's as markers."""
+    """Draw the task-averaged accuracy and F1 per approach with their spread, and those of Alison et al. (2024)."""
     ax = _axes(ax)
     rows = _approach_rows(summary, include_single_task=False)
     published = published_results()

@@ -15,7 +15,16 @@ from ..paper import published_results
 from ..stats import compare_approaches
 from ._study import SINGLE_TASK_IDS
 
-__all__ = ["Results", "comparison_table", "load_results", "split_scores", "summary_table", "write_results"]
+__all__ = [
+    "Results",
+    "comparison_table",
+    "find_results",
+    "load_results",
+    "smoke_results",
+    "split_scores",
+    "summary_table",
+    "write_results",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +68,7 @@ def collect_records(out_dir: Path) -> list[dict]:
 
 
 def metrics_table(records: list[dict]) -> pd.DataFrame:
-    """One row per run × repeat × fold × task with accuracy and support-weighted F1."""
+    """Tabulate accuracy and support-weighted F1 per run × repeat × fold × task."""
     rows = []
     for record in records:
         for metric in record["metrics"]:
@@ -82,7 +91,7 @@ def metrics_table(records: list[dict]) -> pd.DataFrame:
 
 
 def epochs_table(records: list[dict]) -> pd.DataFrame:
-    """One row per run × repeat × fold × epoch with the mean loss of each task and the seconds."""
+    """Tabulate the mean loss of each task and the seconds per run × repeat × fold × epoch."""
     rows = []
     for record in records:
         for epoch in record["epochs"]:
@@ -167,7 +176,12 @@ def comparison_table(summary: pd.DataFrame) -> pd.DataFrame:
         ):
             mean = values.get(f"{score}_mean", np.nan)
             spread = values.get(f"{score}_std", np.nan)
-            row[title] = "–" if pd.isna(mean) else (f"{mean:.3f}" if pd.isna(spread) else f"{mean:.3f} ± {spread:.3f}")
+            if pd.isna(mean):
+                row[title] = "–"
+            elif pd.isna(spread):
+                row[title] = f"{mean:.3f}"
+            else:
+                row[title] = f"{mean:.3f} ± {spread:.3f}"
             row[f"{title} (paper)"] = f"{published.loc[approach, score]:.3f}" if approach in published.index else "–"
         rows.append(row)
     return pd.DataFrame(rows).set_index("approach")
@@ -214,3 +228,26 @@ def load_results(out_dir: str | Path) -> Results:
     manifest_path = out_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     return Results(out_dir, metrics, epochs, summary, statistics, diagnostics, manifest)
+
+
+def find_results(base: str | Path = "results", data: str = "procedural", profiles: tuple[str, ...] = ("paper", "quick")) -> Path | None:
+    """Return the first finished output folder ``base/<profile>-<data>`` in ``profiles`` order, or None."""
+    for profile in profiles:
+        folder = Path(base) / f"{profile}-{data}"
+        if (folder / "summary.csv").exists():
+            return folder
+    return None
+
+
+def smoke_results(out_dir: str | Path) -> Results:
+    """Run the whole study with the smoke profile into ``out_dir`` and return its tables.
+
+    This takes a minute or two on a CPU; the scores are those of two epochs on 160 images
+    and say nothing about the methods.
+    """
+    from ..__main__ import main
+
+    status = main(["--log-level", "WARNING", "reproduce", "--profile", "smoke", "--out", str(out_dir)])
+    if status != 0:
+        raise RuntimeError(f"the smoke run into {out_dir} failed with exit status {status}; see the log above")
+    return load_results(out_dir)

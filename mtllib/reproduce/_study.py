@@ -122,7 +122,7 @@ def check_or_save(out_dir: Path, requested: StudyConfig) -> bool:
     differences = differing_settings(existing, requested)
     if differences:
         raise ConfigurationMismatch(
-            f"{out_dir} holds results made with other settings, which would be mixed with these: "
+            f"{out_dir} contains results made with other settings, which would be mixed with these: "
             + "; ".join(differences)
             + ". Choose another folder with --out, or repeat the original settings to resume."
         )
