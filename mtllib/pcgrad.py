@@ -175,11 +175,13 @@ class PCGrad:
       projected task gradients combined by ``reduction``. Every other parameter of the
       optimizer gets the sum of the task gradients that reach it. For a task-specific
       parameter (a head, a task's row of modulation weights) that is its own task's gradient.
-    * ``mode="wrapper"``: reproduces the open-source wrapper WeiChengTseng/Pytorch-PCGrad.
-      It projects the flattened gradients of *all* the optimizer's parameters, heads
-      included, then averages (``reduction="mean"``, its default) the entries that every
-      task reaches and sums the others. The heads then receive corrections from the other
+    * ``mode="wrapper"``: reproduces the open-source wrapper WeiChengTseng/Pytorch-PCGrad
+      (``pcgrad.py`` at commit e987ac6). It projects the flattened gradients of *all* the
+      optimizer's parameters, heads included, then averages the entries that every task
+      reaches and sums the others. The heads then receive corrections from the other
       tasks, and the squared norms of the heads shrink the projection of the shared part.
+      NOTE: that wrapper averages for any non-empty ``reduction``, ``'sum'`` included
+      (it tests ``if self._reduction:``); here ``reduction="sum"`` really sums.
 
     Gradients are accumulated into ``.grad`` like ``Tensor.backward`` does, keep each
     parameter's dtype, and the autograd graph is freed after the last task.

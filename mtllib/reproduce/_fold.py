@@ -44,7 +44,8 @@ def train_fold(
 
     The settings are those of ``profile`` (default: ``$MTLLIB_PROFILE``, else ``paper`` on a
     GPU and ``quick`` on a CPU); keyword ``overrides`` replace fields of its
-    :class:`~mtllib.TrainConfig`, for example ``lass_alpha=0.25`` or ``epochs=3``. The
+    :class:`~mtllib.TrainConfig`, for example ``lass_alpha=0.25`` or ``epochs=3`` (which
+    also moves the LaSS switch to half of the new epochs unless ``lass_switch_epoch`` is given). The
     folds, initial weights and batch order depend on ``seed`` only, as in
     ``python -m mtllib reproduce``.
     """
@@ -52,6 +53,9 @@ def train_fold(
     torch_device = resolve_device(device)
     chosen = get_profile(profile or default_profile_name(str(torch_device)))
     folds = chosen.folds if folds is None else folds
+    if "epochs" in overrides and "lass_switch_epoch" not in overrides:
+        # A profile's switch epoch belongs to its own epoch count: switch at half of the new one.
+        overrides["lass_switch_epoch"] = None
     config = dataclasses.replace(chosen.train_config(seed=seed + fold), **overrides)
 
     train_index, test_index = stratified_folds(data, k=folds, seed=seed)[fold]

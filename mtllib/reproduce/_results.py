@@ -242,7 +242,7 @@ def find_results(base: str | Path = "results", data: str = "procedural", profile
 def smoke_results(out_dir: str | Path) -> Results:
     """Run the whole study with the smoke profile into ``out_dir`` and return its tables.
 
-    This takes a minute or two on a CPU; the scores are those of two epochs on 160 images
+    This takes a minute or two on a CPU; the scores are those of two epochs on 176 images
     and say nothing about the methods.
     """
     from ..__main__ import main
