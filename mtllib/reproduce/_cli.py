@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 import threading
 import time
 from importlib import resources
@@ -96,7 +97,8 @@ class _ProgressMonitor:
     """Follow the units' result and progress files and move a progress bar over epochs."""
 
     def __init__(self, out_dir: Path, units: list[Unit], epochs: int, bar: tqdm) -> None:
-        self.out_dir = out_dir
+        # Absolute, because papermill changes the working directory while a notebook runs.
+        self.out_dir = out_dir.resolve()
         self.units = units
         self.epochs = epochs
         self.bar = bar
@@ -139,7 +141,7 @@ class _ProgressMonitor:
             self.bar.update(done - self.bar.n)
 
 
-def _kernel_manager_class() -> type:
+def _kernel_manager_class(socket_folder: Path) -> type:
     """Return a kernel manager that talks to the kernel over local IPC sockets, not TCP.
 
     The kernel then opens no network port, and ipykernel does not warn about unencrypted TCP.
@@ -149,6 +151,9 @@ def _kernel_manager_class() -> type:
     class IPCKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs: object) -> None:
             kwargs.setdefault("transport", "ipc")
+            # The sockets live in a short temporary folder: the working directory is the
+            # output folder, and a Unix socket path longer than about 100 characters fails.
+            kwargs.setdefault("ip", str(socket_folder / "kernel"))
             super().__init__(**kwargs)
 
     return IPCKernelManager
@@ -159,15 +164,16 @@ def _execute(notebook: Path, out_dir: Path, run_id: str, device: torch.device, d
 
     executed = out_dir / "notebooks" / f"{run_id}.ipynb"
     executed.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(notebook),
-        str(executed),
-        parameters={"approach": run_id, "out_dir": str(out_dir.resolve()), "device": str(device), "diagnostics": diagnostics},
-        progress_bar=False,
-        log_output=False,
-        cwd=str(out_dir),
-        kernel_manager_class=_kernel_manager_class(),
-    )
+    with tempfile.TemporaryDirectory(prefix="mtllib-") as socket_folder:
+        papermill.execute_notebook(
+            str(notebook),
+            str(executed),
+            parameters={"approach": run_id, "out_dir": str(out_dir.resolve()), "device": str(device), "diagnostics": diagnostics},
+            progress_bar=False,
+            log_output=False,
+            cwd=str(out_dir),
+            kernel_manager_class=_kernel_manager_class(Path(socket_folder)),
+        )
 
 
 def _print_summary(out_dir: Path) -> None:

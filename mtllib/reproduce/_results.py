@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..approaches import APPROACHES
+from ..diagnostics import read_diagnostics
 from ..paper import published_results
 from ..stats import compare_approaches
 from ._study import SINGLE_TASK_IDS
@@ -204,7 +205,7 @@ def write_results(out_dir: Path) -> Results:
     diagnostics = None
     parts = sorted((out_dir / "runs").glob("*/r*-f*.diagnostics.csv"))
     if parts:
-        diagnostics = pd.concat([pd.read_csv(path) for path in parts], ignore_index=True)
+        diagnostics = pd.concat([read_diagnostics(path) for path in parts], ignore_index=True)
         diagnostics.to_csv(out_dir / "diagnostics.csv", index=False)
 
     manifest_path = out_dir / "manifest.json"
@@ -223,8 +224,9 @@ def load_results(out_dir: str | Path) -> Results:
     epochs = pd.read_csv(out_dir / "epochs.csv")
     summary = pd.read_csv(out_dir / "summary.csv", index_col="approach")
     statistics = pd.read_csv(out_dir / "statistics.csv")
-    diagnostics_path = out_dir / "diagnostics.csv"
-    diagnostics = pd.read_csv(diagnostics_path) if diagnostics_path.exists() else None
+    # A compressed copy serves as well, as in the run committed with the book.
+    found = [path for path in (out_dir / "diagnostics.csv", out_dir / "diagnostics.csv.gz") if path.exists()]
+    diagnostics = read_diagnostics(found[0]) if found else None
     manifest_path = out_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     return Results(out_dir, metrics, epochs, summary, statistics, diagnostics, manifest)

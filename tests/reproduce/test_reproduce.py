@@ -35,15 +35,22 @@ def reproduce(*arguments: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[Path, str]:
-    out = tmp_path_factory.mktemp("full") / "out"
+def full_run_output(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[Path, str, str]:
+    # A relative --out, as users type it: papermill runs each notebook with the output folder
+    # as working directory, and nothing may depend on the working directory staying put.
+    folder = tmp_path_factory.mktemp("full")
     environment = {**os.environ, "MTLLIB_CACHE": str(cache_dir), "MTLLIB_PROFILE": "smoke"}
     completed = subprocess.run(
-        [sys.executable, "-m", "mtllib", "reproduce", "--profile", "smoke", "--device", "cpu", "--out", str(out)],
-        capture_output=True, text=True, env=environment, timeout=1200,
+        [sys.executable, "-m", "mtllib", "reproduce", "--profile", "smoke", "--device", "cpu", "--out", "out"],
+        capture_output=True, text=True, env=environment, timeout=1200, cwd=folder,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    return out, completed.stdout
+    return folder / "out", completed.stdout, completed.stderr
+
+
+@pytest.fixture(scope="module")
+def full_run(full_run_output: tuple[Path, str, str]) -> tuple[Path, str]:
+    return full_run_output[:2]
 
 
 def test_full_run_writes_every_file(full_run: tuple[Path, str]) -> None:
@@ -94,6 +101,20 @@ def test_full_run_manifest(full_run: tuple[Path, str]) -> None:
     assert "commit" in manifest["git"]
     folds = pd.read_csv(out / "folds.csv")
     assert sorted(folds["repeat_0"].unique()) == [0, 1]
+
+
+def test_full_run_logs_every_finished_unit(full_run_output: tuple[Path, str, str]) -> None:
+    out, _, log = full_run_output
+    units = len(list((out / "runs").glob("*/*.json")))
+
+    assert units > 0
+    assert f"Finished A r0 f0 (1 of {units})" in log
+    assert f"({units} of {units})" in log
+
+
+def test_full_run_leaves_no_kernel_sockets(full_run: tuple[Path, str]) -> None:
+    out = full_run[0]
+    assert [path.name for path in out.iterdir() if path.is_socket()] == []
 
 
 def test_full_run_prints_table_beside_paper(full_run: tuple[Path, str]) -> None:
