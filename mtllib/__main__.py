@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 # Each subcommand lives in its own module, which defines ``add_arguments(parser)`` and
-# ``run(args) -> int``; it is imported only when chosen.
+# ``run(args) -> int``.
 SUBCOMMANDS = {
     "reproduce": ("mtllib.reproduce", "train the eight approaches of the leaf study over cross-validation folds"),
     "bench": ("mtllib.bench", "measure the cost of each approach and compare PCGrad with TorchJD and LibMTL"),

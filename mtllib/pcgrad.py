@@ -48,11 +48,25 @@ def _gramian(grads: Tensor) -> tuple[Tensor, Tensor | None]:
     if bool(torch.isfinite(gramian).all()) and not bool(((diagonal < tiny) & (diagonal != 0)).any()):
         zero_rows = diagonal == 0
         if not bool(zero_rows.any()) or not bool(compute[zero_rows].any()):
-            return gramian.double().cpu(), None
+            gramian = gramian.double().cpu()
+            if not _subnormal_coefficients(gramian):
+                return gramian, None
 
     scales = _row_scales(grads)
     scaled = grads.double() / scales[:, None]
     return (scaled @ scaled.T).cpu(), scales.cpu()
+
+
+def _subnormal_coefficients(gramian: Tensor) -> bool:
+    """Return whether a projection coefficient g_i·g_j / ‖g_j‖² of a nonzero g_i·g_j underflows.
+
+    An underflowing coefficient is zero or subnormal, with few significant digits, and would
+    leave part of a conflict after the projection. Rows of very different scales cause it,
+    and the scaled path of :func:`_gramian` avoids it.
+    """
+    diagonal = gramian.diagonal()
+    ratios = gramian / torch.where(diagonal > 0, diagonal, torch.ones_like(diagonal))[None, :]
+    return bool(((gramian != 0) & (ratios.abs() < torch.finfo(torch.float64).tiny)).any())
 
 
 def _row_scales(grads: Tensor) -> Tensor:
@@ -87,8 +101,11 @@ def pcgrad_weights(gramian: Tensor, orders: Sequence[Sequence[int]], scales: Ten
 
     weights = [[0.0] * num_tasks for _ in range(num_tasks)]
     for i in range(num_tasks):
+        # Projection is linear in g_i, so the steps run on b_i itself and the scale of row i
+        # multiplies the coefficients only at the end. Multiplying first could turn a tiny
+        # scale times a small coefficient into a subnormal number with few significant digits.
         coefficients = weights[i]
-        coefficients[i] = row_scales[i]
+        coefficients[i] = 1.0
 
         for j in orders[i]:
             squared_norm = gram[j][j]
@@ -97,6 +114,8 @@ def pcgrad_weights(gramian: Tensor, orders: Sequence[Sequence[int]], scales: Ten
             inner_product = sum(coefficients[k] * gram[k][j] for k in range(num_tasks))
             if inner_product < 0.0:
                 coefficients[j] -= inner_product / squared_norm
+
+        weights[i] = [row_scales[i] * coefficient for coefficient in coefficients]
 
     return torch.tensor(weights, dtype=torch.float64)
 

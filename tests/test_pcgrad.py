@@ -6,7 +6,7 @@ from fractions import Fraction
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from torch import nn
@@ -57,8 +57,19 @@ def test_no_conflict_is_plain_sum(values) -> None:
     torch.testing.assert_close(project_conflicting(grads, reduction="mean"), grads.mean(dim=0))
 
 
+SMALLEST_SUBNORMAL = 2.0**-1074
+"""Spacing of float64 numbers below the smallest normal one, about 4.9e-324."""
+
+
 @settings(max_examples=300)
 @given(gradient_matrices(2), scales, scales)
+# Rows of very different scales whose projection coefficient underflows in the plain Gramian.
+@example(torch.tensor([[1.0, -2.9803e-279, -2.9803e-279], [-2.9803e-279, 1.0, -2.9803e-279]], dtype=torch.float64), 1e-30, 1e12)
+@example(torch.tensor([[1.0, -2.9803e-279, -2.9803e-279], [-2.9803e-279, 1.0, -2.9803e-279]], dtype=torch.float64), 1e-30, 1e30)
+# A projected entry below the smallest subnormal number, which rounds to zero.
+@example(torch.tensor([[1.0, -2.2251e-308], [-2.2251e-308, 1.0]], dtype=torch.float64), 1e-30, 1e30)
+# Every dot product in the subnormal range, where rounding is absolute.
+@example(torch.tensor([[-1.0] + [2.2251e-311] * 9, [2.2251e-311] * 10], dtype=torch.float64), 1e-12, 1.0)
 def test_two_tasks_no_conflict_left(grads, scale_0, scale_1) -> None:
     grads = grads * torch.tensor([[scale_0], [scale_1]], dtype=torch.float64)
     projected = project_conflicting(grads, reduction="none")
@@ -66,8 +77,12 @@ def test_two_tasks_no_conflict_left(grads, scale_0, scale_1) -> None:
     assert torch.isfinite(projected).all()
     for i, j in ((0, 1), (1, 0)):
         inner = float(projected[i] @ grads[j])
-        # Rounding of the projection and of this dot product stays below this bound.
-        tolerance = 1e-9 * float(projected[i].abs() @ grads[j].abs() + grads[i].abs() @ grads[j].abs())
+        # Rounding of the projection and of this dot product stays below this bound: relative
+        # to the magnitudes involved, or, where the projected entries fall below the subnormal
+        # spacing and cannot be represented, that spacing times the entries of g_j.
+        relative = 1e-9 * float(projected[i].abs() @ grads[j].abs() + grads[i].abs() @ grads[j].abs())
+        absolute = 4 * SMALLEST_SUBNORMAL * float(grads[j].abs().sum() + grads.shape[1])
+        tolerance = max(relative, absolute)
         assert inner >= -tolerance
 
 

@@ -186,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"figures: {csv_path} ({len(measurements)} rows)")
     for path in figures:
         print(f"plot: {path}")
+    if settings.quick:
+        print("quick run: too few repeats to judge the aims; run without --quick for figures to compare")
     for aim in aims:
         print(f"aim {aim.verdict}: {aim.description} (measured {aim.measured:.3g} {aim.unit})")
     for section, error in section_errors.items():

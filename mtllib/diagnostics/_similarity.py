@@ -50,7 +50,8 @@ def similarity_from_products(dot: float, squared_norm_i: float, squared_norm_j: 
         cosine = math.nan
 
     total = squared_norm_i + squared_norm_j
-    magnitude = 2.0 * norm_product / total if total > 0 else math.nan
+    # Rounding can put 2ab / (a² + b²) a few ulps above its bound of 1.
+    magnitude = min(1.0, 2.0 * norm_product / total) if total > 0 else math.nan
     return {"cosine": cosine, "magnitude_similarity": magnitude, "conflict": 1.0 if dot < 0 else 0.0}
 
 

@@ -187,6 +187,9 @@ def _print_summary(out_dir: Path) -> None:
     significant = results.statistics[(results.statistics["test"] == "corrected t-test") & (results.statistics["p_value"] < 0.05)]
     print(f"\nCorrected resampled t-tests with p < 0.05: {len(significant)} of "
           f"{int((results.statistics['test'] == 'corrected t-test').sum())} (statistics.csv)")
+    if results.profile == "smoke":
+        print("The smoke profile trains 2 epochs on 176 images: its scores are near chance and say nothing "
+              "about the methods. Run --profile quick (CPU) or paper (GPU) for numbers to compare.")
 
 
 def run(args: argparse.Namespace) -> int:
