@@ -64,9 +64,15 @@ def _subnormal_coefficients(gramian: Tensor) -> bool:
     leave part of a conflict after the projection. Rows of very different scales cause it,
     and the scaled path of :func:`_gramian` avoids it.
     """
-    diagonal = gramian.diagonal()
-    ratios = gramian / torch.where(diagonal > 0, diagonal, torch.ones_like(diagonal))[None, :]
-    return bool(((gramian != 0) & (ratios.abs() < torch.finfo(torch.float64).tiny)).any())
+    # The T×T Gramian is small: plain Python is faster here than a few tensor operations.
+    gram = gramian.tolist()
+    tiny = torch.finfo(torch.float64).tiny
+    for row in gram:
+        for j, product in enumerate(row):
+            squared_norm = gram[j][j]
+            if product != 0.0 and squared_norm > 0.0 and abs(product / squared_norm) < tiny:
+                return True
+    return False
 
 
 def _row_scales(grads: Tensor) -> Tensor:
