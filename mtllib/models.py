@@ -147,6 +147,12 @@ class LeafNet(nn.Module):
 
     def features(self, x: Tensor, task: int | None = None) -> Tensor:
         """Return the trunk's flattened output as task ``task`` sees it."""
+        size = self.config["image_size"]
+        if x.dim() != 4 or x.shape[1] != 3 or tuple(x.shape[-2:]) != (size, size):
+            raise ValueError(
+                f"x must be a batch of RGB images of shape (N, 3, {size}, {size}), got {tuple(x.shape)}; "
+                f"build the model with image_size={x.shape[-1]} for another size"
+            )
         for block in self.blocks:
             x = block(x, task)
         return torch.flatten(x, 1)

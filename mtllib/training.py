@@ -46,6 +46,21 @@ class TrainConfig:
     with learning rate 5e-4, 100 epochs, LaSS pruning fraction 0.5 and the switch to masked
     training after half of the epochs. ``lass_finetune_epochs`` (LaSS step 2) is not
     published by that study.
+
+    Attributes:
+        epochs: passes over the training data.
+        batch_size: images per training step.
+        lr: learning rate of Adam.
+        lass_alpha: fraction of each fully connected weight matrix that LaSS prunes per task,
+            in [0, 1).
+        lass_switch_epoch: epoch after which LaSS searches the masks and training continues
+            masked; None means half of ``epochs``.
+        lass_finetune_epochs: epochs of single-task fine-tuning of each copy before pruning.
+        pcgrad_mode: ``"shared"`` (the rule of Yu et al.) or ``"wrapper"`` (the open-source
+            wrapper the study used); see :class:`mtllib.PCGrad`.
+        channels: output channels of LeafNet's convolution blocks.
+        hidden: widths of LeafNet's shared fully connected layers.
+        seed: seed of the initial weights and of PCGrad's visiting orders.
     """
 
     epochs: int = 100
@@ -230,6 +245,10 @@ def fit(
         loss_fn: loss of one task.
         observer: a :class:`StepObserver`.
         on_epoch: called with each :class:`EpochLog` as soon as the epoch ends.
+
+    Returns:
+        A :class:`FitResult` with one :class:`EpochLog` per epoch and, with LaSS, the overlap
+        of the task masks.
     """
     approach = get_approach(approach)
     if approach.lass and not lass.masked_layers(model):

@@ -92,3 +92,11 @@ def test_masks_survive_state_dict_round_trip() -> None:
     assert restored.has_masks
     x = torch.rand(2, 3, 64, 64)
     torch.testing.assert_close(restored.eval()(x, 1), model(x, 1))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 32, 32), (2, 1, 64, 64), (3, 64, 64)])
+def test_wrong_input_shape_names_expected(shape: tuple[int, ...]) -> None:
+    model = LeafNet()
+
+    with pytest.raises(ValueError, match=r"\(N, 3, 64, 64\)"):
+        model(torch.zeros(shape), 0)

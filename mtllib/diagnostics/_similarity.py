@@ -64,8 +64,10 @@ def gradient_similarity(g_i: Tensor, g_j: Tensor, shared: Tensor | None = None) 
             as for the weights two LaSS masks share.
 
     Returns:
-        ``dot``, ``squared_norm_i``, ``squared_norm_j``, ``cosine``, ``magnitude_similarity``
-        and ``conflict``, as defined in the docstring of this module.
+        ``dot`` (g_i·g_j), ``squared_norm_i`` and ``squared_norm_j`` (‖g_i‖², ‖g_j‖²),
+        ``cosine`` (g_i·g_j / (‖g_i‖‖g_j‖), NaN for a zero gradient),
+        ``magnitude_similarity`` (2‖g_i‖‖g_j‖ / (‖g_i‖² + ‖g_j‖²), 0 when exactly one
+        gradient is zero) and ``conflict`` (1.0 when g_i·g_j < 0, else 0.0).
 
     Example:
         >>> import torch
