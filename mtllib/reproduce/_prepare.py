@@ -12,7 +12,7 @@ import torch
 from ..data import LeafData
 from ..profiles import get_profile
 from ._manifest import build_manifest, write_manifest
-from ._study import StudyConfig, check_or_save, load_study_data, study_folds
+from ._study import CONFIG_FILE, StudyConfig, check_or_save, load_study_data, study_folds
 
 __all__ = ["PreparedStudy", "prepare_study"]
 
@@ -72,23 +72,29 @@ def prepare_study(
         raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
 
     source = data if data == "procedural" else str(Path(data).expanduser().resolve())
-    leaf_data = load_study_data(source, profile, cache_dir=cache_dir, progress=progress)
     train = chosen.train_config(seed=seed, pcgrad_mode=pcgrad_mode).to_dict()
-    config = StudyConfig(
-        profile=profile,
-        data=source,
-        data_fingerprint=leaf_data.fingerprint(),
-        data_size=len(leaf_data),
-        limit_per_class=chosen.limit_per_class,
-        image_size=chosen.image_size,
-        folds=folds,
-        repeats=repeats,
-        seed=seed,
-        single_task=single_task,
-        train=train,
-    )
-
+    settings = {
+        "profile": profile,
+        "data": source,
+        "limit_per_class": chosen.limit_per_class,
+        "image_size": chosen.image_size,
+        "folds": folds,
+        "repeats": repeats,
+        "seed": seed,
+        "single_task": single_task,
+        "train": train,
+    }
     out_dir = Path(out_dir)
+
+    # Settings that do not depend on the images are compared before the data are loaded, so
+    # that a mismatch is reported at once rather than after decoding or drawing every image.
+    if (out_dir / CONFIG_FILE).exists():
+        existing = StudyConfig.load(out_dir)
+        early = StudyConfig(data_fingerprint=existing.data_fingerprint, data_size=existing.data_size, **settings)
+        check_or_save(out_dir, early)
+
+    leaf_data = load_study_data(source, profile, cache_dir=cache_dir, progress=progress)
+    config = StudyConfig(data_fingerprint=leaf_data.fingerprint(), data_size=len(leaf_data), **settings)
     resumed = check_or_save(out_dir, config)
     if not (out_dir / "folds.csv").exists():
         _write_folds(out_dir, leaf_data, config)

@@ -179,6 +179,20 @@ def test_configuration_mismatch_refused(tmp_path: Path, capsys: pytest.CaptureFi
     assert unit_files(out) == before
 
 
+def test_mismatch_refused_before_data_load(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    assert reproduce("--approaches", "A", "--no-single-task", "--out", str(out)) == 0
+    capsys.readouterr()
+
+    def fail_to_load(*arguments: object, **keywords: object) -> None:
+        raise AssertionError("the data were loaded before the settings were compared")
+
+    monkeypatch.setattr("mtllib.reproduce._prepare.load_study_data", fail_to_load)
+    assert reproduce("--approaches", "A", "--no-single-task", "--folds", "3", "--out", str(out)) == 2
+
+    assert "folds: 2 -> 3" in capsys.readouterr().err
+
+
 def test_more_approaches_added_to_same_folder(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert reproduce("--approaches", "A", "--no-single-task", "--out", str(out)) == 0
