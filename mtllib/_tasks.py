@@ -1,8 +1,18 @@
-"""Checks shared by the task-aware layers."""
+"""Checks and type aliases shared by the task-aware layers, training and diagnostics."""
 
 from __future__ import annotations
 
-__all__ = ["check_positive_int", "check_task"]
+from collections.abc import Callable, Sequence
+
+from torch import Tensor
+
+__all__ = ["Batch", "LossFunction", "check_positive_int", "check_task"]
+
+Batch = tuple[Tensor, Sequence[Tensor]]
+"""A batch of images and one target tensor per task: ``(x, (y_0, y_1, ...))``."""
+
+LossFunction = Callable[[Tensor, Tensor], Tensor]
+"""The loss of one task, ``loss_fn(logits, target)``, such as ``F.cross_entropy``."""
 
 
 def check_task(task: object, num_tasks: int) -> int:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._tasks import check_positive_int, check_task
+from ._tasks import LossFunction, check_positive_int, check_task
 
 __all__ = [
     "MaskedLinear",
@@ -28,7 +28,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-LossFunction = Callable[[Tensor, Tensor], Tensor]
 
 
 def check_alpha(alpha: float) -> float:

@@ -17,6 +17,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch import Tensor, nn
 
 from . import lass
+from ._tasks import Batch, LossFunction
 from .approaches import Approach, get_approach
 from .models import LeafNet
 from .pcgrad import PCGrad
@@ -34,8 +35,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Batch = tuple[Tensor, Sequence[Tensor]]
-LossFunction = Callable[[Tensor, Tensor], Tensor]
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,7 @@ class TrainConfig:
 
 @dataclass
 class EpochLog:
-    """What one epoch of training did."""
+    """Record of one epoch of training: losses, time and LaSS phase."""
 
     epoch: int
     phase: str

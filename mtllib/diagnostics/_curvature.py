@@ -23,9 +23,10 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from .._tasks import LossFunction
+
 __all__ = ["directional_curvature", "gauss_legendre"]
 
-LossFunction = Callable[[Tensor, Tensor], Tensor]
 
 
 def gauss_legendre(points: int) -> tuple[list[float], list[float]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._tasks import Batch, LossFunction
 from ..pcgrad import PCGrad, project_conflicting
 from ._curvature import directional_curvature, functional_task_losses, gauss_legendre, preserved_rng
 from ._similarity import WHOLE, ParameterLayout, Row, gradient_rows
@@ -24,8 +25,6 @@ __all__ = ["DEFAULT_CURVATURE_EVERY", "DEFAULT_EVERY", "DEFAULT_LR", "TriadRecor
 
 logger = logging.getLogger(__name__)
 
-Batch = tuple[Tensor, Sequence[Tensor]]
-LossFunction = Callable[[Tensor, Tensor], Tensor]
 
 DEFAULT_EVERY = 25
 """Steps between records of the gradient quantities."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,7 +16,9 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from .._tasks import Batch, LossFunction
 from ..data import TASK_NAMES
+from ..diagnostics import gradient_similarity
 from ..models import LeafNet
 from ..pcgrad import PCGrad, project_conflicting
 from ..plots import PALETTE
@@ -33,8 +35,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Batch = tuple[Tensor, Sequence[Tensor]]
-LossFunction = Callable[[Tensor, Tensor], Tensor]
 
 MODE_LABELS = {"shared": "shared (Yu et al.)", "wrapper": "wrapper (Tseng)"}
 """Row labels of :func:`compare_pcgrad_modes` for the two modes of :class:`mtllib.PCGrad`."""
@@ -114,7 +114,7 @@ def _shared_cosine(model: nn.Module, batch: Batch, loss_fn: LossFunction) -> flo
     for task, loss in enumerate(losses):
         parts = torch.autograd.grad(loss, shared, retain_graph=task < len(losses) - 1, allow_unused=True)
         gradients.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(parts, shared)]))
-    return float(F.cosine_similarity(gradients[0].double(), gradients[1].double(), dim=0))
+    return _cosine(gradients[0], gradients[1])
 
 
 def find_conflicting_batch(
@@ -150,9 +150,7 @@ def find_conflicting_batch(
 
 
 def _cosine(a: Tensor, b: Tensor) -> float:
-    a, b = a.double(), b.double()
-    denominator = float(a.norm() * b.norm())
-    return float(a @ b) / denominator if denominator > 0 else math.nan
+    return gradient_similarity(a, b)["cosine"]
 
 
 def _flat_slices(parameters: Sequence[nn.Parameter]) -> list[slice]:

@@ -39,11 +39,11 @@ class Unit:
         return f"{self.run} r{self.repeat} f{self.fold}"
 
     def result_path(self, out_dir: Path) -> Path:
-        """The JSON file whose presence marks the unit finished."""
+        """Return the path of the JSON file whose presence marks the unit finished."""
         return Path(out_dir) / "runs" / self.run / f"r{self.repeat}-f{self.fold}.json"
 
     def diagnostics_path(self, out_dir: Path) -> Path:
-        """The tragic-triad records of the unit, when diagnostics are on."""
+        """Return the path of the unit's tragic-triad records, written when diagnostics are on."""
         return Path(out_dir) / "runs" / self.run / f"r{self.repeat}-f{self.fold}.diagnostics.csv"
 
 
